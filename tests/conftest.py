@@ -1,0 +1,27 @@
+"""Shared pytest fixtures: kernel scenarios (root only) and the real control plane (tests.conftest_controlplane)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from nsprobe.testing import scenarios as scenarios_mod
+
+pytest_plugins = ["tests.conftest_controlplane"] if __import__("os").path.exists(__import__("os").path.join(__import__("os").path.dirname(__file__), "conftest_controlplane.py")) else []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="kernel scenarios need root (unshare, mount, cgroup v1 directories)")
+    for item in items:
+        if "kernel" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def scenarios() -> Iterator[scenarios_mod.Scenarios]:
+    with scenarios_mod.Scenarios() as bed:
+        yield bed
