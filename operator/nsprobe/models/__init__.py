@@ -1,0 +1,1 @@
+"""Typed shapes of nsprobe's custom resources (spec and status); pure, no client code."""
