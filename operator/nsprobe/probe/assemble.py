@@ -93,7 +93,9 @@ def classify_namespaces(
     pod_uid: str | None,
     inodes: collections.abc.Mapping[model.NamespaceType, int],
     host_inodes: collections.abc.Mapping[model.NamespaceType, int],
-    members: collections.abc.Mapping[tuple[model.NamespaceType, int], collections.abc.Sequence[tuple[str, str | None]]],
+    members: collections.abc.Mapping[
+        tuple[model.NamespaceType, int], collections.abc.Sequence[tuple[str, str | None]]
+    ],
 ) -> tuple[model.NamespaceReport, ...]:
     """host / pod / private for each namespace type; ``members`` maps (type, inode) to (key, pod_uid)."""
     reports = []
@@ -101,14 +103,15 @@ def classify_namespaces(
         inode = inodes.get(ns_type)
         if inode is None:
             continue
-        others = [(k, uid) for k, uid in members.get((ns_type, inode), ()) if k != key]
         sharing: model.NamespaceSharing
         if host_inodes.get(ns_type) == inode:
-            sharing = "host"
-        elif pod_uid is not None and any(uid == pod_uid for _, uid in others):
-            sharing = "pod"
-        else:
-            sharing = "private"
+            # Everything on the node shares the host's namespaces: listing them all says nothing and
+            # would grow with the square of the container count.
+            reports.append(model.NamespaceReport(type=ns_type, inode=inode, sharing="host", shared_with=()))
+            continue
+        others = [(k, uid) for k, uid in members.get((ns_type, inode), ()) if k != key]
+        same_pod = pod_uid is not None and any(uid == pod_uid for _, uid in others)
+        sharing = "pod" if same_pod else "private"
         reports.append(
             model.NamespaceReport(
                 type=ns_type,
@@ -166,7 +169,7 @@ def classify_root(
             kind="chroot",
             explanation=(
                 "root is a chroot inside a mount namespace that still holds the host's root: "
-                "chroot(\"x\"); chdir(\"../../..\") walks out to the host filesystem"
+                'chroot("x"); chdir("../../..") walks out to the host filesystem'
             ),
         )
     return model.RootReport(

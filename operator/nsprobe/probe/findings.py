@@ -89,8 +89,8 @@ CATALOGUE: dict[str, CodeInfo] = {
             "high",
             "Root set by chroot only (escapable)",
             "The process's root is a chroot inside a mount namespace that still contains the node's root "
-            "filesystem. A process with CAP_SYS_CHROOT escapes with the classic chroot(\"x\"); "
-            "chdir(\"../../..\"); chroot(\".\"). Runtimes use pivot_root so that the old root is gone.",
+            'filesystem. A process with CAP_SYS_CHROOT escapes with the classic chroot("x"); '
+            'chdir("../../.."); chroot("."). Runtimes use pivot_root so that the old root is gone.',
             "Use a runtime configuration that pivot_roots (runc without --no-pivot, the default); drop "
             "CAP_SYS_CHROOT.",
         ),
@@ -122,8 +122,7 @@ CATALOGUE: dict[str, CodeInfo] = {
             "The working set that kubectl top shows is usage minus inactive page cache. Recently used file "
             "cache (active_file) still counts, so a service that reads or writes big files looks far "
             "larger than its anonymous memory. The kernel reclaims this cache under pressure.",
-            "Nothing is wrong. Judge the process by anon memory; alert on working set only near the "
-            "limit.",
+            "Nothing is wrong. Judge the process by anon memory; alert on working set only near the limit.",
         ),
         CodeInfo(
             "HOSTUSERS_FALSE_CANDIDATE",
@@ -132,8 +131,7 @@ CATALOGUE: dict[str, CodeInfo] = {
             "The container runs in the node's user namespace but shares no host namespace and is not "
             "privileged, so it would most likely run unchanged in a user namespace of its own, where its "
             "root is not the node's root.",
-            "Try spec.hostUsers: false on the pod (Kubernetes 1.33+ with a supporting runtime and "
-            "kernel).",
+            "Try spec.hostUsers: false on the pod (Kubernetes 1.33+ with a supporting runtime and kernel).",
         ),
         CodeInfo(
             "PRIVILEGED_CONTAINER",
@@ -172,7 +170,9 @@ def evaluate(report: model.ContainerReport) -> tuple[model.Finding, ...]:
             codes.append(("TMP_ON_NODE_DISK", f"/tmp is {tmp.backing} ({tmp.fstype} {tmp.source})"))
         elif tmp.counts_against_memory_limit:
             used = tmp.used_bytes if isinstance(tmp.used_bytes, int) else None
-            detail = f"/tmp is {tmp.backing}" + (f", {assemble.fmt_bytes(used)} used" if used is not None else "")
+            detail = f"/tmp is {tmp.backing}" + (
+                f", {assemble.fmt_bytes(used)} used" if used is not None else ""
+            )
             codes.append(("TMPFS_COUNTS_AGAINST_MEMORY", detail))
     memory = report.memory
     if isinstance(memory, model.MemoryReport) and memory.working_set > 0:

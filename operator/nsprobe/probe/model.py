@@ -94,7 +94,9 @@ class IdentityReport:
     gid_map: tuple[IdMapEntry, ...]
     capabilities: tuple[str, ...]  # effective, decoded names (CAP_SYS_ADMIN, ...)
     cap_eff_hex: str
-    privileged: bool  # effective set holds every capability this kernel knows (or all but the ones the host lacks)
+    privileged: (
+        bool  # effective set holds every capability this kernel knows (or all but the ones the host lacks)
+    )
 
 
 @dataclasses.dataclass(frozen=True)

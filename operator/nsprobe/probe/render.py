@@ -10,7 +10,19 @@ _SEVERITY_ORDER: tuple[model.Severity, ...] = ("critical", "high", "medium", "lo
 
 
 def table(result: model.ScanResult, *, wide: bool = False, headers: bool = True) -> str:
-    header = ["NAME", "POD-UID", "PID", "TMP", "WORKING-SET", "CACHE", "SHMEM", "HOST-NS", "USERNS", "ROOT->HOST", "FINDINGS"]
+    header = [
+        "NAME",
+        "POD-UID",
+        "PID",
+        "TMP",
+        "WORKING-SET",
+        "CACHE",
+        "SHMEM",
+        "HOST-NS",
+        "USERNS",
+        "ROOT->HOST",
+        "FINDINGS",
+    ]
     if wide:
         header += ["ANON", "LIMIT", "CPU", "ROOT", "IPC-SHM", "PROCS", "CONTAINER-ID"]
     rows = [header] if headers else []
@@ -55,7 +67,10 @@ def format_rows(rows: collections.abc.Sequence[collections.abc.Sequence[str]]) -
     if not rows:
         return ""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines = [
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     return "\n".join(lines) + "\n"
 
 

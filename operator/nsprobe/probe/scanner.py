@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import hashlib
 import os
 import time
@@ -32,6 +33,7 @@ from nsprobe.probe.parsers import (
 
 _T = typing.TypeVar("_T")
 _KERNEL_THREADS_PARENT = 2  # kthreadd: kernel threads live in the initial namespaces
+_UNREAD = -1  # start time / ppid not read yet (a process outside kubepods, see Scanner._read_proc)
 _ErrorSink = list[model.ScanError]
 
 
@@ -70,6 +72,11 @@ class _Static:
     tmp_mount: mountinfo.Mount | model.Unknown
     cgroup: model.CgroupReport | model.Unknown
     ipc: model.IpcReport | model.Unknown
+    cgroup_dirs: tuple[int, dict[str, str]] | model.Unknown  # version and directory per controller
+
+
+# auto: kubepods containers when the host has any, else namespace sets (as lsns groups them).
+GroupBy = typing.Literal["auto", "kubepods", "nsset"]
 
 
 class RootsUnreadableError(Exception):
@@ -77,13 +84,23 @@ class RootsUnreadableError(Exception):
 
 
 class Scanner:
-    def __init__(self, probe_host: host.Host, *, full_every: int = 10, read_ipc: bool = True) -> None:
+    def __init__(
+        self,
+        probe_host: host.Host,
+        *,
+        full_every: int = 10,
+        read_ipc: bool = True,
+        group_by: GroupBy = "auto",
+    ) -> None:
         self.host = probe_host
+        self.group_by = group_by
         self.full_every = max(full_every, 1)
         self.read_ipc = read_ipc
         self._scans = 0
+        self._ipc_by_inode: dict[int, model.IpcReport | model.Unknown] = {}
         self._procs: dict[int, _Proc] = {}
         self._static: dict[str, _Static] = {}
+        self._nssets: dict[tuple[int, int], tuple[int, ...] | None] = {}
         self._node_static: _NodeStatic | None = None
 
     # --- public --------------------------------------------------------------------------------------
@@ -97,20 +114,26 @@ class Scanner:
         full = self._scans % self.full_every == 0
         self._scans += 1
         errs: _ErrorSink = []
+        self._ipc_by_inode = {}  # containers of one pod share an IPC namespace: read it once per scan
         if full or self._node_static is None:
             self._node_static = self._read_node_static(errs)
         node_static = self._node_static
         self._refresh_procs(full=full, errs=errs)
         groups = self._group(only_pid=only_pid, node=node_static, errs=errs)
-        kubernetes = any(p.kube is not None for p in self._procs.values())
+        kubernetes = self.group_by != "nsset" and any(p.kube is not None for p in self._procs.values())
         statics: dict[str, tuple[_Proc, int, _Static]] = {}
         for key, members in groups.items():
             rep = min(members, key=lambda p: (p.start_time, p.pid))
             cached = self._static.get(key)
-            if not full and cached is not None and cached.pid == rep.pid and cached.start_time == rep.start_time:
-                if self._still_same_process(rep, errs):
-                    statics[key] = (rep, len(members), cached)
-                    continue
+            if (
+                not full
+                and cached is not None
+                and cached.pid == rep.pid
+                and cached.start_time == rep.start_time
+                and self._still_same_process(rep, errs)
+            ):
+                statics[key] = (rep, len(members), cached)
+                continue
             fresh = self._read_static(rep, node=node_static, errs=errs)
             if fresh is None:
                 continue
@@ -144,7 +167,9 @@ class Scanner:
         if ref_pid is not None:
             st = os.stat(h.proc_path(ref_pid, "root") + "/")
             host_root = (st.st_dev, st.st_ino)
-            mounts = _read_or_unknown(lambda: mountinfo.parse_mountinfo(h.read_proc(ref_pid, "mountinfo")), errs)
+            mounts = _read_or_unknown(
+                lambda: mountinfo.parse_mountinfo(h.read_proc(ref_pid, "mountinfo")), errs
+            )
             host_mounts = mounts if not isinstance(mounts, model.Unknown) else ()
         # The host's bounding set says what "every capability" means on this node; pid 1 first.
         for pid in (1, ref_pid):
@@ -248,10 +273,13 @@ class Scanner:
 
     def _read_proc(self, pid: int) -> _Proc | None:
         try:
+            text = self.host.read_proc(pid, "cgroup")
+            if "kubepods" not in text:
+                # Most processes of a node are no container's: no parse and no stat read (the scan's
+                # hottest loop). Their start time is read later only if namespace-set grouping needs it.
+                return _Proc(pid, _UNREAD, _UNREAD, None, None, ())
+            entries = proc_cgroup.parse_proc_cgroup(text)
             st = stat.parse_stat(self.host.read_proc(pid, "stat"))
-            if st.ppid == _KERNEL_THREADS_PARENT or pid == _KERNEL_THREADS_PARENT:
-                return _Proc(pid, st.start_time_ticks, st.ppid, None, None, ())
-            entries = proc_cgroup.parse_proc_cgroup(self.host.read_proc(pid, "cgroup"))
         except (host.HostError, errors.ParseError):
             # Vanished between listdir and read, or unreadable: it simply isn't part of this scan.
             return None
@@ -260,9 +288,18 @@ class Scanner:
         group = identity.container_id if identity is not None and identity.container_id else None
         return _Proc(pid, st.start_time_ticks, st.ppid, group, identity, entries)
 
-    def _group(
-        self, *, only_pid: int | None, node: _NodeStatic, errs: _ErrorSink
-    ) -> dict[str, list[_Proc]]:
+    def _with_stat(self, proc: _Proc) -> _Proc | None:
+        if proc.start_time != _UNREAD:
+            return proc
+        try:
+            st = stat.parse_stat(self.host.read_proc(proc.pid, "stat"))
+        except (host.HostError, errors.ParseError):
+            return None
+        full = dataclasses.replace(proc, start_time=st.start_time_ticks, ppid=st.ppid)
+        self._procs[proc.pid] = full
+        return full
+
+    def _group(self, *, only_pid: int | None, node: _NodeStatic, errs: _ErrorSink) -> dict[str, list[_Proc]]:
         procs = self._procs
         if only_pid is not None:
             proc = procs.get(only_pid)
@@ -271,21 +308,31 @@ class Scanner:
             key = proc.group or f"pid-{only_pid}"
             return {key: [proc]}
         groups: dict[str, list[_Proc]] = collections.defaultdict(list)
-        if any(p.group is not None for p in procs.values()):
+        kube = any(p.group is not None for p in procs.values())
+        if self.group_by == "kubepods" or (self.group_by == "auto" and kube):
             for proc in procs.values():
                 if proc.group is not None:
                     groups[proc.group].append(proc)
             return dict(groups)
         # No kubepods cgroups: group by namespace set, as lsns does, and leave out the host's own set.
         host_set = tuple(node.host_namespaces.get(t, 0) for t in model.NAMESPACE_TYPES)
-        for proc in procs.values():
+        nssets: dict[tuple[int, int], tuple[int, ...] | None] = {}
+        for unread in list(procs.values()):
+            proc = self._with_stat(unread)
+            if proc is None:
+                continue
             if proc.ppid == _KERNEL_THREADS_PARENT or proc.pid == _KERNEL_THREADS_PARENT:
                 continue
-            nsset = self._nsset(proc.pid)
+            # Namespaces of a process change only through setns/unshare, which container runtimes do
+            # before exec; keyed by pid and start time, a steady rescan reads none of them again.
+            ident = (proc.pid, proc.start_time)
+            nsset = self._nssets[ident] if ident in self._nssets else self._nsset(proc.pid)
+            nssets[ident] = nsset
             if nsset is None or nsset == host_set:
                 continue
             key = "nsset-" + hashlib.sha256(repr(nsset).encode()).hexdigest()[:12]
             groups[key].append(dataclasses.replace(proc, group=key))
+        self._nssets = nssets
         return dict(groups)
 
     def _nsset(self, pid: int) -> tuple[int, ...] | None:
@@ -320,18 +367,32 @@ class Scanner:
         except (host.HostError, errors.ParseError) as exc:
             errs.append(model.ScanError(_reason(exc), str(exc)))
             return None
-        namespaces = _read_or_unknown(lambda: self._namespaces(pid), errs)
+        # Another process's ns links, root and uid_map pass ptrace's access check: CAP_SYS_PTRACE.
+        namespaces = _read_or_unknown(lambda: self._namespaces(pid), errs, needs="CAP_SYS_PTRACE")
         identity = _read_or_unknown(
-            lambda: self._identity(pid, proc_status, namespaces, node), errs
+            lambda: self._identity(pid, proc_status, namespaces, node), errs, needs="CAP_SYS_PTRACE"
         )
         root = _read_or_unknown(
-            lambda: assemble.classify_root(h.root_ancestry(pid), host_root=node.host_root), errs
+            lambda: assemble.classify_root(h.root_ancestry(pid), host_root=node.host_root),
+            errs,
+            needs="CAP_SYS_PTRACE",
         )
-        tmp_mount = _read_or_unknown(lambda: self._tmp_mount(pid, node), errs)
-        cgroup = _read_or_unknown(lambda: self._cgroup(rep), errs)
+        tmp_mount = _read_or_unknown(lambda: self._tmp_mount(pid, node), errs, needs="CAP_SYS_PTRACE")
+        cgroup_dirs = _read_or_unknown(lambda: self._cgroup_dirs(rep), errs)
+        cgroup: model.CgroupReport | model.Unknown = (
+            cgroup_dirs
+            if isinstance(cgroup_dirs, model.Unknown)
+            else _read_or_unknown(lambda: self._cgroup(*cgroup_dirs), errs)
+        )
         ipc: model.IpcReport | model.Unknown = model.Unknown("disabled")
         if self.read_ipc:
-            ipc = _read_or_unknown(lambda: self._ipc(pid), errs)
+            ipc_inode = namespaces.get("ipc") if isinstance(namespaces, dict) else None
+            if ipc_inode is not None and ipc_inode in self._ipc_by_inode:
+                ipc = self._ipc_by_inode[ipc_inode]
+            else:
+                ipc = _read_or_unknown(lambda: self._ipc(pid), errs, needs="CAP_SYS_ADMIN")
+                if ipc_inode is not None:
+                    self._ipc_by_inode[ipc_inode] = ipc
         if not self._still_same_process(rep, errs):
             # The pid died (and may have been reused) while we read: nothing read can be trusted.
             errs.append(model.ScanError("vanished", f"pid {pid} exited during the scan"))
@@ -345,6 +406,7 @@ class Scanner:
             tmp_mount=tmp_mount,
             cgroup=cgroup,
             ipc=ipc,
+            cgroup_dirs=cgroup_dirs,
         )
 
     def _namespaces(self, pid: int) -> dict[model.NamespaceType, int]:
@@ -379,7 +441,7 @@ class Scanner:
         )
 
     def _tmp_mount(self, pid: int, node: _NodeStatic) -> mountinfo.Mount:
-        mounts = mountinfo.parse_mountinfo(self.host.read_proc(pid, "mountinfo"))
+        mounts = mountinfo.parse_mountinfo(_mounts_on_path_to_tmp(self.host.read_proc(pid, "mountinfo")))
         mount = mountinfo.find_mount_for(mounts, "/tmp") if mounts else None
         if mount is not None:
             return mount
@@ -423,8 +485,7 @@ class Scanner:
             raise host.UnavailableError(self.host.proc_path(rep.pid, "cgroup"), "no memory cgroup")
         return 1, dirs
 
-    def _cgroup(self, rep: _Proc) -> model.CgroupReport:
-        version, dirs = self._cgroup_dirs(rep)
+    def _cgroup(self, version: int, dirs: dict[str, str]) -> model.CgroupReport:
         h = self.host
         cpu: cgroup_values.CpuQuota | None = None
         pids_limit: int | None = None
@@ -443,11 +504,17 @@ class Scanner:
                     )
                 )
         if "pids" in dirs:
-            pids_limit = _optional(lambda: cgroup_values.parse_pids_max(h.read_cgroup(dirs["pids"], "pids.max")))
-        return assemble.build_cgroup(version=version, cpu=cpu, memory_limit=memory_limit, pids_limit=pids_limit)
+            pids_limit = _optional(
+                lambda: cgroup_values.parse_pids_max(h.read_cgroup(dirs["pids"], "pids.max"))
+            )
+        return assemble.build_cgroup(
+            version=version, cpu=cpu, memory_limit=memory_limit, pids_limit=pids_limit
+        )
 
-    def _memory(self, rep: _Proc, limit: int | None) -> model.MemoryReport:
-        version, dirs = self._cgroup_dirs(rep)
+    def _memory(self, static: _Static, limit: int | None) -> model.MemoryReport:
+        if isinstance(static.cgroup_dirs, model.Unknown):
+            raise host.UnavailableError("memory cgroup", static.cgroup_dirs.reason)
+        version, dirs = static.cgroup_dirs
         h = self.host
         if version == 2:
             stat_ = memory_stat.parse_memory_stat_v2(h.read_cgroup(dirs["memory"], "memory.stat"))
@@ -474,7 +541,9 @@ class Scanner:
         node: _NodeStatic,
         errs: _ErrorSink,
     ) -> list[model.ContainerReport]:
-        members: dict[tuple[model.NamespaceType, int], list[tuple[str, str | None]]] = collections.defaultdict(list)
+        members: dict[tuple[model.NamespaceType, int], list[tuple[str, str | None]]] = (
+            collections.defaultdict(list)
+        )
         for key, (rep, _, static) in statics.items():
             if isinstance(static.namespaces, dict):
                 pod_uid = rep.kube.pod_uid if rep.kube is not None else None
@@ -495,8 +564,10 @@ class Scanner:
                     host_inodes=node.host_namespaces,
                     members=members,
                 )
-            limit = static.cgroup.memory_limit_bytes if isinstance(static.cgroup, model.CgroupReport) else None
-            memory = _read_or_unknown(lambda: self._memory(rep, limit), errs)
+            limit = (
+                static.cgroup.memory_limit_bytes if isinstance(static.cgroup, model.CgroupReport) else None
+            )
+            memory = _read_or_unknown(functools.partial(self._memory, static, limit), errs)
             tmp: model.TmpReport | model.Unknown
             if isinstance(static.tmp_mount, model.Unknown):
                 tmp = static.tmp_mount
@@ -535,6 +606,20 @@ class Scanner:
             return f"pid-{pid}"
 
 
+def _mounts_on_path_to_tmp(text: str) -> str:
+    """Only the mountinfo lines whose mount point is / or /tmp: the only ones that can hold /tmp.
+
+    A kubelet-made container has dozens of mounts (secrets, configmaps, /dev, /proc ...); parsing them all
+    for every container would dominate a full scan.
+    """
+    keep = []
+    for line in text.splitlines(keepends=True):
+        parts = line.split(" ", 5)
+        if len(parts) < 5 or parts[4] in ("/", "/tmp"):
+            keep.append(line)  # malformed lines are kept so that the parser reports them
+    return "".join(keep)
+
+
 def _reason(exc: Exception) -> str:
     if isinstance(exc, host.HostError):
         return exc.reason
@@ -543,13 +628,21 @@ def _reason(exc: Exception) -> str:
     return "io"
 
 
-def _read_or_unknown(read: typing.Callable[[], _T], errs: _ErrorSink) -> _T | model.Unknown:
-    """Run one read; a permission problem, vanished file or bad text becomes Unknown(reason)."""
+def _read_or_unknown(
+    read: typing.Callable[[], _T], errs: _ErrorSink, *, needs: str | None = None
+) -> _T | model.Unknown:
+    """Run one read; a permission problem, vanished file or bad text becomes Unknown(reason).
+
+    ``needs`` names the capability that serves this read, so that a refused read under a reduced
+    security profile says "unavailable (needs CAP_X)" instead of looking like a fault.
+    """
     try:
         return read()
     except (host.HostError, errors.ParseError, ValueError) as exc:
         reason = _reason(exc)
         errs.append(model.ScanError(reason, str(exc)))
+        if needs is not None and isinstance(exc, host.PermissionDeniedError | host.UnavailableError):
+            return model.Unknown(f"unavailable (needs {needs}): {exc}")
         return model.Unknown(f"{reason}: {exc}")
 
 

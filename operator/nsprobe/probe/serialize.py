@@ -1,4 +1,4 @@
-"""Turns reports into plain JSON-able dicts with camelCase keys: `nsprobe scan -o json` and CRD status share it."""
+"""Turns reports into JSON-able dicts with camelCase keys; `nsprobe scan -o json` and CRD status share it."""
 
 from __future__ import annotations
 

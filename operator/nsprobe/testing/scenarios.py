@@ -108,10 +108,12 @@ class Scenarios:
         cpu_period_us: int = 100000,
         pids_max: int | None = None,
         wait_for_ready: bool = False,
+        expect_comm: str | None = None,
         in_cgroup: bool = True,
     ) -> Container:
         """Start one container. ``unshare`` are unshare(1) flags; ``join`` are nsenter(1) flags used with
-        ``join_pid`` (pod containers share the sandbox's net/ipc/uts like this)."""
+        ``join_pid`` (pod containers share the sandbox's net/ipc/uts like this). Start-up waits until the
+        main process's comm is ``expect_comm`` (default: the command's basename), or for READY."""
         pod_uid = pod_uid or self.new_pod_uid()
         container_id = container_id or self.new_container_id()
         qos_part = "" if qos == "guaranteed" else f"/{qos}"
@@ -161,7 +163,7 @@ class Scenarios:
             if wait_for_ready:
                 _wait_ready(launcher)
             else:
-                _wait_exec(gate_pid, launcher, comm=os.path.basename(command[0])[:15])
+                _wait_exec(gate_pid, launcher, comm=expect_comm or os.path.basename(command[0])[:15])
         except BaseException:
             _kill_tree(launcher.pid)
             launcher.wait(timeout=5)

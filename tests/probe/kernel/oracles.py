@@ -7,13 +7,15 @@ import os
 import subprocess
 import typing
 
-from nsprobe.probe import model, scanner
 from nsprobe.probe import host as host_mod
+from nsprobe.probe import model, scanner
 
 
 def lsns(pid: int) -> dict[str, int]:
     """Namespace inodes of one process, by type, as `lsns -J -p PID` lists them."""
-    out = subprocess.run(["lsns", "-J", "--list", "-p", str(pid)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["lsns", "-J", "--list", "-p", str(pid)], capture_output=True, text=True, check=True
+    ).stdout
     return {row["type"]: int(row["ns"]) for row in json.loads(out)["namespaces"]}
 
 
@@ -21,7 +23,9 @@ def findmnt_tmp(pid: int) -> dict[str, typing.Any]:
     """The mount holding /tmp in the process's mount namespace, per `findmnt -J -N PID -T /tmp`."""
     out = subprocess.run(
         ["findmnt", "-J", "-N", str(pid), "-T", "/tmp", "-o", "TARGET,SOURCE,FSTYPE"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rows: list[dict[str, typing.Any]] = json.loads(out)["filesystems"]
     return rows[0]
@@ -30,7 +34,10 @@ def findmnt_tmp(pid: int) -> dict[str, typing.Any]:
 def findmnt_target(path: str) -> dict[str, typing.Any]:
     """The host's mount holding <path>, per `findmnt -J -T PATH`."""
     out = subprocess.run(
-        ["findmnt", "-J", "-T", path, "-o", "TARGET,SOURCE,FSTYPE"], capture_output=True, text=True, check=True
+        ["findmnt", "-J", "-T", path, "-o", "TARGET,SOURCE,FSTYPE"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rows: list[dict[str, typing.Any]] = json.loads(out)["filesystems"]
     return rows[0]
@@ -48,7 +55,10 @@ def read_int(path: str) -> int:
 
 def ipcs_in(pid: int) -> str:
     return subprocess.run(
-        ["nsenter", "-t", str(pid), "--ipc", "--", "ipcs", "-m", "-b"], capture_output=True, text=True, check=True
+        ["nsenter", "-t", str(pid), "--ipc", "--", "ipcs", "-m", "-b"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
@@ -60,7 +70,9 @@ def report_for(result: model.ScanResult, container_id: str) -> model.ContainerRe
     for report in result.containers:
         if report.ref.container_id == container_id:
             return report
-    raise AssertionError(f"container {container_id} not in scan (have {[r.ref.key for r in result.containers]})")
+    raise AssertionError(
+        f"container {container_id} not in scan (have {[r.ref.key for r in result.containers]})"
+    )
 
 
 def statvfs_used(pid: int, path: str = "/tmp") -> tuple[int, int]:

@@ -48,7 +48,9 @@ def test_map_root_user_is_private_but_maps_to_host_root(scenarios: sc.Scenarios)
 
 def test_root_mapped_to_100000_is_a_private_user_namespace(scenarios: sc.Scenarios) -> None:
     container = scenarios.start(
-        unshare=("--user", "--mount", "--pid", "--fork"), uid_map="0 100000 65536", command=["/bin/sleep", "infinity"]
+        unshare=("--user", "--mount", "--pid", "--fork"),
+        uid_map="0 100000 65536",
+        command=["/bin/sleep", "infinity"],
     )
     report, identity = _identity(container)
     assert identity.userns_mode == "private"

@@ -18,7 +18,11 @@ def _memory(container: sc.Container) -> tuple[model.MemoryReport, dict[str, int]
     report = oracles.report_for(oracles.scan(), container.container_id)
     assert isinstance(report.memory, model.MemoryReport), report.memory
     directory = container.cgroup_dir("memory")
-    return report.memory, oracles.memory_stat(directory), oracles.read_int(f"{directory}/memory.usage_in_bytes")
+    return (
+        report.memory,
+        oracles.memory_stat(directory),
+        oracles.read_int(f"{directory}/memory.usage_in_bytes"),
+    )
 
 
 def test_writing_a_large_file_grows_cache_not_anon(scenarios: sc.Scenarios) -> None:

@@ -17,7 +17,9 @@ def _sharing(report: model.ContainerReport) -> dict[str, model.NamespaceReport]:
 
 
 def test_inodes_equal_lsns_for_all_eight_types(scenarios: sc.Scenarios) -> None:
-    container = scenarios.start(unshare=("--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--time", "--fork"))
+    container = scenarios.start(
+        unshare=("--mount", "--uts", "--ipc", "--net", "--pid", "--cgroup", "--time", "--fork")
+    )
     report = oracles.report_for(oracles.scan(), container.container_id)
     sharing = _sharing(report)
     oracle = oracles.lsns(container.pid)

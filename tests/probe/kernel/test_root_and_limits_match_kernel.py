@@ -43,9 +43,11 @@ def test_thirty_percent_cpu_quota_and_limits(scenarios: sc.Scenarios) -> None:
     quota = oracles.read_int(container.cgroup_dir("cpu") + "/cpu.cfs_quota_us")
     period = oracles.read_int(container.cgroup_dir("cpu") + "/cpu.cfs_period_us")
     assert report.cgroup.cpu_quota_cores == pytest.approx(quota / period) == pytest.approx(0.3)
-    assert report.cgroup.memory_limit_bytes == oracles.read_int(
-        container.cgroup_dir("memory") + "/memory.limit_in_bytes"
-    ) == 256 * 1024 * 1024
+    assert (
+        report.cgroup.memory_limit_bytes
+        == oracles.read_int(container.cgroup_dir("memory") + "/memory.limit_in_bytes")
+        == 256 * 1024 * 1024
+    )
     assert report.cgroup.pids_limit == 64
 
 
@@ -53,7 +55,11 @@ def test_unlimited_cgroup_reports_no_limits(scenarios: sc.Scenarios) -> None:
     container = scenarios.start()
     report = oracles.report_for(oracles.scan(), container.container_id)
     assert isinstance(report.cgroup, model.CgroupReport)
-    assert (report.cgroup.cpu_quota_cores, report.cgroup.memory_limit_bytes, report.cgroup.pids_limit) == (None, None, None)
+    assert (report.cgroup.cpu_quota_cores, report.cgroup.memory_limit_bytes, report.cgroup.pids_limit) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_shm_segment_in_private_ipc_namespace_matches_ipcs(scenarios: sc.Scenarios) -> None:

@@ -31,7 +31,11 @@ def test_tmpfs_tmp_is_reported_with_its_own_size_and_usage(scenarios: sc.Scenari
     oracle = oracles.findmnt_tmp(container.pid)
     size, used = oracles.statvfs_used(container.pid)
     assert isinstance(report.tmp, model.TmpReport)
-    assert (report.tmp.backing, report.tmp.fstype, report.tmp.mount_point) == ("tmpfs", oracle["fstype"], oracle["target"])
+    assert (report.tmp.backing, report.tmp.fstype, report.tmp.mount_point) == (
+        "tmpfs",
+        oracle["fstype"],
+        oracle["target"],
+    )
     assert report.tmp.source == oracle["source"] == "nsprobe-tmp"
     assert report.tmp.size_bytes == size == 64 * 1024 * 1024
     assert report.tmp.used_bytes == used

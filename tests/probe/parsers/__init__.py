@@ -1,0 +1,1 @@
+"""Tests of the pure kernel-text parsers (nsprobe.probe.parsers)."""
