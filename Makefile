@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 TESTBED_BIN := $(shell bash hack/build-testbed.sh --print-bin)
 export PATH := $(CURDIR)/$(VENV)/bin:$(TESTBED_BIN):$(PATH)
 
-.PHONY: venv run test test-fast lint testbed cluster-up cluster-down bench clean
+.PHONY: venv run test test-fast lint testbed cluster-up cluster-down cluster-status bench clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -35,11 +35,16 @@ lint: venv
 testbed:
 	bash hack/build-testbed.sh
 
+## cluster-up: start etcd, kube-apiserver, controller-manager and scheduler on random loopback ports;
+## prints the exports to use (`eval "$(make -s cluster-up)"`). A second cluster-up reuses the running bed.
 cluster-up: venv testbed
 	@$(PY) -m nsprobe.testing.controlplane up
 
 cluster-down: venv
 	@$(PY) -m nsprobe.testing.controlplane down
+
+cluster-status: venv
+	@$(PY) -m nsprobe.testing.controlplane status
 
 bench: venv
 	$(PY) bench/scan_bench.py

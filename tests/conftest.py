@@ -9,7 +9,7 @@ import pytest
 
 from nsprobe.testing import scenarios as scenarios_mod
 
-pytest_plugins = ["tests.conftest_controlplane"] if __import__("os").path.exists(__import__("os").path.join(__import__("os").path.dirname(__file__), "conftest_controlplane.py")) else []
+pytest_plugins = ["tests.conftest_controlplane"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,0 +1,1 @@
+"""Test support for nsprobe: a real control plane and a node, used by tests/ and `make cluster-up`."""
