@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 TESTBED_BIN := $(shell bash hack/build-testbed.sh --print-bin)
 export PATH := $(CURDIR)/$(VENV)/bin:$(TESTBED_BIN):$(PATH)
 
-.PHONY: venv run test test-fast lint testbed cluster-up cluster-down cluster-status bench clean
+.PHONY: venv run test test-fast lint testbed cluster-up cluster-down cluster-status bench image clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -46,8 +46,13 @@ cluster-down: venv
 cluster-status: venv
 	@$(PY) -m nsprobe.testing.controlplane status
 
+## bench: scan benchmark vs lsns -J (root; about 330 scenario containers)
 bench: venv
 	$(PY) bench/scan_bench.py
+
+## image: build the nsprobe image with podman, no registry (debootstrap base cached in /var/cache/nsprobe)
+image:
+	bash hack/build-image.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

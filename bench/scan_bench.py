@@ -54,7 +54,7 @@ def main() -> None:
     extra = max(args.processes_per_container - 1, 0)
     command = ["/bin/sh", "-c", "sleep infinity & " * extra + "exec sleep infinity"]
     started = time.monotonic()
-    with sc.Scenarios(kubepods="/kubepods-nsprobe-bench") as bed:
+    with sc.Scenarios(kubepods="/kubepods") as bed:
         for index in range(args.containers):
             pod = bed.new_pod_uid()
             bed.start(

@@ -225,6 +225,14 @@ class Host:
     def read_cgroup(self, directory: str, name: str) -> str:
         return read_text(f"{directory}/{name}")
 
+    def subdirectories(self, directory: str) -> list[str]:
+        """Names of the child cgroups (subdirectories) of a cgroup directory."""
+        try:
+            with os.scandir(directory) as entries:
+                return [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
+        except OSError as exc:
+            _raise_for(exc, directory)
+
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
 

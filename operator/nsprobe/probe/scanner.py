@@ -269,7 +269,68 @@ class Scanner:
             proc = self._read_proc(pid)
             if proc is not None:
                 procs[pid] = proc
+        if not full:
+            self._follow_cgroup_membership(procs)
         self._procs = procs
+
+    def _follow_cgroup_membership(self, procs: dict[int, _Proc]) -> None:
+        """Steady scans take container membership from the kernel's cgroup.procs, not from the cache.
+
+        A cached pid may have been reused by another container's process, a process may have joined a
+        container's cgroup after it was first seen (runc exec forks, then moves), and a new container's
+        init may have taken a pid cached as "no container". Reading each known container's cgroup.procs
+        and listing the kubepods directories catches all three for one read per container instead of
+        one per process.
+        """
+        by_group: dict[str, set[int]] = collections.defaultdict(set)
+        for proc in procs.values():
+            if proc.group is not None:
+                by_group[proc.group].add(proc.pid)
+        known_dirs = {key: dirs for key, static in self._static.items() if (dirs := _membership_dir(static))}
+        to_reread: set[int] = set()
+        for key, directory in known_dirs.items():
+            members = self._cgroup_members(directory)
+            if members is None:
+                to_reread |= by_group.get(key, set())  # the container is gone: its pids are someone else's
+                continue
+            to_reread |= members.symmetric_difference(by_group.get(key, set()))
+        for directory in self._new_container_dirs(set(known_dirs.values())):
+            to_reread |= self._cgroup_members(directory) or set()
+        for pid in to_reread:
+            fresh = self._read_proc(pid)
+            if fresh is None:
+                procs.pop(pid, None)
+            else:
+                procs[pid] = fresh
+
+    def _cgroup_members(self, directory: str) -> set[int] | None:
+        try:
+            return set(cgroup_values.parse_pid_list(self.host.read_cgroup(directory, "cgroup.procs")))
+        except (host.HostError, errors.ParseError):
+            return None
+
+    def _new_container_dirs(self, known: set[str]) -> list[str]:
+        """Container cgroup directories under the kubepods roots that no known container occupies."""
+        roots = {_kubepods_root(directory) for directory in known}
+        found: list[str] = []
+        for root in filter(None, roots):
+            try:
+                for child in self.host.subdirectories(root):
+                    child_dir = f"{root}/{child}"
+                    # Guaranteed pods hang from the root itself; the others below a QoS directory.
+                    pod_dirs = (
+                        [child_dir]
+                        if "pod" in child
+                        else [f"{child_dir}/{name}" for name in self.host.subdirectories(child_dir)]
+                    )
+                    for pod_dir in pod_dirs:
+                        for name in self.host.subdirectories(pod_dir):
+                            container_dir = f"{pod_dir}/{name}"
+                            if container_dir not in known:
+                                found.append(container_dir)
+            except host.HostError:
+                continue  # a pod or QoS directory went away during the walk
+        return found
 
     def _read_proc(self, pid: int) -> _Proc | None:
         try:
@@ -353,7 +414,8 @@ class Scanner:
             st = stat.parse_stat(self.host.read_proc(proc.pid, "stat"))
         except (host.HostError, errors.ParseError):
             return False
-        return st.start_time_ticks == proc.start_time
+        # A zombie (or dead) init has left its namespaces and root: its cached facts no longer hold.
+        return st.start_time_ticks == proc.start_time and st.state not in ("Z", "X")
 
     # --- containers ----------------------------------------------------------------------------------
     def _read_static(self, rep: _Proc, *, node: _NodeStatic, errs: _ErrorSink) -> _Static | None:
@@ -604,6 +666,22 @@ class Scanner:
             return stat.parse_stat(self.host.read_proc(pid, "stat")).comm
         except (host.HostError, errors.ParseError):
             return f"pid-{pid}"
+
+
+def _membership_dir(static: _Static) -> str | None:
+    """The cgroup directory whose cgroup.procs lists a container's processes (memory on v1)."""
+    if isinstance(static.cgroup_dirs, model.Unknown):
+        return None
+    return static.cgroup_dirs[1].get("memory")
+
+
+def _kubepods_root(directory: str) -> str | None:
+    """The highest ancestor named kubepods* ('/kubepods', '/kubepods.slice'), where pods hang."""
+    parts = directory.split("/")
+    for index, part in enumerate(parts):
+        if part.startswith("kubepods"):
+            return "/".join(parts[: index + 1])
+    return None
 
 
 def _mounts_on_path_to_tmp(text: str) -> str:

@@ -94,3 +94,8 @@ def parse_pids_max(text: str) -> int | None:
     if value == "max":
         return None
     return _common.to_uint(value, what="pids.max")
+
+
+def parse_pid_list(text: str) -> tuple[int, ...]:
+    """cgroup.procs: one pid per line (thread-group ids of the cgroup's own members, not descendants)."""
+    return tuple(_common.to_uint(line, what="cgroup.procs") for line in _common.lines(text) if line)

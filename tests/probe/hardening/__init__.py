@@ -1,0 +1,1 @@
+"""Hardening tests of the probe on the real kernel: process churn, pid reuse, secrets never read."""
