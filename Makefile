@@ -49,6 +49,7 @@ cluster-status: venv
 ## bench: scan benchmark vs lsns -J (root; about 330 scenario containers)
 bench: venv
 	$(PY) bench/scan_bench.py
+	$(PY) bench/metrics_bench.py
 
 ## image: build the nsprobe image with podman, no registry (debootstrap base cached in /var/cache/nsprobe)
 image:

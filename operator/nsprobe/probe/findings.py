@@ -183,7 +183,7 @@ def evaluate(report: model.ContainerReport) -> tuple[model.Finding, ...]:
         isinstance(identity, model.IdentityReport)
         and identity.userns_mode == "host"
         and not identity.privileged
-        and not host_namespaces & {"pid", "net", "ipc", "mnt", "user"}
+        and not host_namespaces & {"pid", "net", "ipc", "mnt"}
         and report.ref.pod_uid is not None
     ):
         codes.append(("HOSTUSERS_FALSE_CANDIDATE", "no host namespace shared and not privileged"))

@@ -69,3 +69,32 @@ def test_privileged_process_holds_the_hosts_full_bounding_set(scenarios: sc.Scen
     assert identity.cap_eff_hex == cap_eff
     assert "CAP_SYS_ADMIN" in identity.capabilities
     assert identity.privileged is True
+
+
+def test_unprivileged_container_in_host_userns_is_a_hostusers_false_candidate(
+    scenarios: sc.Scenarios,
+) -> None:
+    container = scenarios.start(
+        command=["setpriv", "--bounding-set=-all", "--inh-caps=-all", "sleep", "infinity"],
+        expect_comm="sleep",
+    )
+    report, identity = _identity(container)
+    assert identity.cap_eff_hex == "0000000000000000"
+    assert identity.privileged is False
+    codes = {f.code for f in report.findings}
+    assert {"ROOT_IN_HOST_USERNS", "HOSTUSERS_FALSE_CANDIDATE"} <= codes
+    assert "PRIVILEGED_CONTAINER" not in codes
+
+
+def test_container_sharing_the_host_pid_namespace_is_no_hostusers_false_candidate(
+    scenarios: sc.Scenarios,
+) -> None:
+    container = scenarios.start(
+        command=["setpriv", "--bounding-set=-all", "--inh-caps=-all", "sleep", "infinity"],
+        expect_comm="sleep",
+        unshare=("--mount", "--uts", "--net", "--ipc"),
+    )
+    report, _ = _identity(container)
+    codes = {f.code for f in report.findings}
+    assert "HOST_PID_NAMESPACE" in codes
+    assert "HOSTUSERS_FALSE_CANDIDATE" not in codes
