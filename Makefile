@@ -50,6 +50,7 @@ cluster-status: venv
 bench: venv
 	$(PY) bench/scan_bench.py
 	$(PY) bench/metrics_bench.py
+	$(PY) bench/api_bench.py
 
 ## image: build the nsprobe image with podman, no registry (debootstrap base cached in /var/cache/nsprobe)
 image:

@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: kernel scenarios (root only) and the real control plane (tests.conftest_controlplane)."""
+"""Shared pytest fixtures: kernel scenarios (root only); the control plane is in conftest_controlplane."""
 
 from __future__ import annotations
 

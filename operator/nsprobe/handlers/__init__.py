@@ -1,0 +1,1 @@
+"""kopf handlers of the operator (thin: each calls one reconciler) and entry point (main)."""
