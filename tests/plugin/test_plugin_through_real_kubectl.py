@@ -140,7 +140,8 @@ class Bed:
             "metadata": {"name": name, "labels": labels or {}},
             "spec": {
                 "containers": [{"name": "app", "image": "registry.invalid/nsprobe/app:1"}],
-                **({"nodeName": node} if node else {}),
+                # Unbound pods must stay unscheduled even when another test registered a Ready node.
+                **({"nodeName": node} if node else {"nodeSelector": {"nsprobe.io/test-no-such-node": "x"}}),
             },
         }
         model = kubernetes.client.V1Pod.from_dict(body)

@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import json
 import logging
+import re
 import threading
 import time
 import typing
@@ -32,6 +33,9 @@ FIELD_MANAGER = "nsprobe-agent"
 # etcd refuses objects above 1.5 MiB; a status this large is replaced by a condition before it is sent.
 MAX_STATUS_BYTES = 1_000_000
 _DEBOUNCE_SECONDS = 0.3  # a burst of pod events (a rollout) becomes one scan
+# Kernel text is read with surrogateescape: bytes that are not UTF-8 (a mount source, a hostname) arrive as
+# lone surrogates, which the apiserver's YAML/JSON decoders refuse (400) and JSON can't carry.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,15 +196,19 @@ class Agent:
                 # the same name): the PodProbe watch wakes us when it appears.
                 self.counters.skipped_missing_probe += 1
                 continue
-            desired = status_mod.pod_probe_status(
-                pod=pod,
-                reports=by_pod.get(pod.uid, []),
-                names=names,
-                scanned_at=result.scanned_at,
-                scan_interval_seconds=int(self.settings.interval),
-                excluded=not self.settings.namespaces.allows(pod.namespace),
-                previous=probe.status,
+            desired = valid_unicode(
+                status_mod.pod_probe_status(
+                    pod=pod,
+                    reports=by_pod.get(pod.uid, []),
+                    names=names,
+                    scanned_at=result.scanned_at,
+                    scan_interval_seconds=int(self.settings.interval),
+                    excluded=not self.settings.namespaces.allows(pod.namespace),
+                    previous=probe.status,
+                )
             )
+            # Compared as it would be written: a report too large to store is compared as its condition.
+            desired = _fit(desired, scanned_at=result.scanned_at, previous=probe.status)
             if probe.status and not status_mod.significant_change(probe.status, desired):
                 continue
             outcome = self._apply(
@@ -208,7 +216,7 @@ class Agent:
                 "PodProbe",
                 name=pod.name,
                 namespace=pod.namespace,
-                status=_fit(desired, scanned_at=result.scanned_at),
+                status=desired,
                 cache=self.pod_probes,
             )
             if outcome == "unavailable":
@@ -220,12 +228,14 @@ class Agent:
         probe = self.node_probe.get(node)
         if probe is None:
             return False
-        desired = status_mod.node_probe_status(
-            result,
-            agent_version=nsprobe.__version__,
-            scan_interval_seconds=int(self.settings.interval),
-            heartbeat_seconds=int(self.settings.heartbeat),
-            previous=probe.status,
+        desired = valid_unicode(
+            status_mod.node_probe_status(
+                result,
+                agent_version=nsprobe.__version__,
+                scan_interval_seconds=int(self.settings.interval),
+                heartbeat_seconds=int(self.settings.heartbeat),
+                previous=probe.status,
+            )
         )
         due = _age(probe.status.get("heartbeatAt"), now=result.scanned_at) >= self.settings.heartbeat
         if probe.status and not due and not status_mod.significant_change(probe.status, desired):
@@ -279,6 +289,21 @@ class Agent:
         return "error"
 
 
+def valid_unicode(value: typing.Any) -> typing.Any:
+    """``value`` (a status) with each lone surrogate replaced by U+FFFD, as Go writes invalid UTF-8.
+
+    Done before the comparison with the server's copy too: otherwise a status holding such a byte would
+    differ from what the server stored on every scan.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {valid_unicode(k): valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [valid_unicode(item) for item in value]
+    return value
+
+
 def _age(stamp: typing.Any, *, now: float) -> float:
     if not isinstance(stamp, str):
         return float("inf")
@@ -289,8 +314,12 @@ def _age(stamp: typing.Any, *, now: float) -> float:
     return now - when.timestamp()
 
 
-def _fit(status: kube.Json, *, scanned_at: float) -> kube.Json:
-    """The status itself, or, when it would not fit in an object, only a condition saying so."""
+def _fit(status: kube.Json, *, scanned_at: float, previous: kube.Json | None = None) -> kube.Json:
+    """The status itself, or, when it would not fit in an object, only a condition saying so.
+
+    While the server already holds that condition (``previous``), its message (the size first measured)
+    and transition time are kept, so a pod whose report stays too large is not rewritten on every scan.
+    """
     size = len(json.dumps(status))
     if size <= MAX_STATUS_BYTES:
         return status
@@ -304,4 +333,8 @@ def _fit(status: kube.Json, *, scanned_at: float) -> kube.Json:
         message=f"the report is {size} bytes, above the {MAX_STATUS_BYTES} bytes a status may hold",
         now=scanned_at,
     )
+    for old in (previous or {}).get("conditions") or ():
+        if (old.get("type"), old.get("reason")) == (status_mod.REPORTED, status_mod.REASON_STATUS_TOO_LARGE):
+            cond = {**cond, "message": old.get("message") or cond["message"]}
+            cond["lastTransitionTime"] = old.get("lastTransitionTime") or cond["lastTransitionTime"]
     return {**keep, "conditions": [cond]}

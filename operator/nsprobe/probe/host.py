@@ -85,11 +85,12 @@ def read_text(path: str, *, limit: int = 4 << 20) -> str:
 
 
 class Host:
-    """Reads one host's /proc and cgroupfs. Stateless apart from the roots; safe to share."""
+    """Reads one host's /proc and cgroupfs. Holds only the roots (and the cgroup layout); safe to share."""
 
     def __init__(self, *, proc_root: str = "/proc", cgroup_root: str = "/sys/fs/cgroup") -> None:
         self.proc_root = proc_root.rstrip("/") or "/"
         self.cgroup_root = cgroup_root.rstrip("/") or "/"
+        self._unified: bool | None = None
 
     # --- roots -------------------------------------------------------------------------------------
     def check_roots(self) -> None:
@@ -213,8 +214,14 @@ class Host:
 
     # --- cgroupfs ------------------------------------------------------------------------------------
     def cgroup_is_unified(self) -> bool:
-        """True for a pure cgroup v2 host: cgroup.controllers sits at the cgroup root."""
-        return os.path.exists(os.path.join(self.cgroup_root, "cgroup.controllers"))
+        """True for a pure cgroup v2 host: cgroup.controllers sits at the cgroup root.
+
+        Asked for every container; the layout of a mounted cgroupfs does not change under a running
+        process, so the answer is kept after the first look.
+        """
+        if self._unified is None:
+            self._unified = os.path.exists(os.path.join(self.cgroup_root, "cgroup.controllers"))
+        return self._unified
 
     def cgroup_dir(self, controller: str | None, cgroup_path: str) -> str:
         """Directory of a cgroup: v2 when controller is None, else the v1 controller hierarchy."""

@@ -9,6 +9,7 @@ keyed by pid *and* start time, so a steady-state rescan re-reads only what chang
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -101,6 +102,9 @@ class Scanner:
         self._procs: dict[int, _Proc] = {}
         self._static: dict[str, _Static] = {}
         self._nssets: dict[tuple[int, int], tuple[int, ...] | None] = {}
+        self._parsed_cgroups: dict[
+            str, tuple[tuple[proc_cgroup.CgroupEntry, ...], kubepods.KubepodsIdentity | None]
+        ] = {}
         self._node_static: _NodeStatic | None = None
 
     # --- public --------------------------------------------------------------------------------------
@@ -260,6 +264,7 @@ class Scanner:
         except host.HostError as exc:
             raise RootsUnreadableError(str(exc)) from exc
         previous = {} if full else self._procs
+        self._parsed_cgroups = {}
         procs: dict[int, _Proc] = {}
         for pid in pids:
             known = previous.get(pid)
@@ -309,11 +314,23 @@ class Scanner:
         except (host.HostError, errors.ParseError):
             return None
 
+    def _kubepods_roots(self, known: set[str]) -> set[str]:
+        """Where pods hang: kubepods* at the top of the membership hierarchy, and above known containers.
+
+        Looked up on every steady scan (one directory listing), so that the first pod of an empty node
+        is found without waiting for a full scan.
+        """
+        top = self.host.cgroup_dir(None if self.host.cgroup_is_unified() else "memory", "/")
+        roots = {root for directory in known if (root := _kubepods_root(directory))}
+        with contextlib.suppress(host.HostError):  # no such hierarchy: only the known roots
+            names = self.host.subdirectories(top)
+            roots |= {f"{top.rstrip('/')}/{name}" for name in names if name.startswith("kubepods")}
+        return roots
+
     def _new_container_dirs(self, known: set[str]) -> list[str]:
         """Container cgroup directories under the kubepods roots that no known container occupies."""
-        roots = {_kubepods_root(directory) for directory in known}
         found: list[str] = []
-        for root in filter(None, roots):
+        for root in self._kubepods_roots(known):
             try:
                 for child in self.host.subdirectories(root):
                     child_dir = f"{root}/{child}"
@@ -339,13 +356,18 @@ class Scanner:
                 # Most processes of a node are no container's: no parse and no stat read (the scan's
                 # hottest loop). Their start time is read later only if namespace-set grouping needs it.
                 return _Proc(pid, _UNREAD, _UNREAD, None, None, ())
-            entries = proc_cgroup.parse_proc_cgroup(text)
+            parsed = self._parsed_cgroups.get(text)
+            if parsed is None:
+                # Every process of a container has the same cgroup file: parse each distinct text once.
+                entries = proc_cgroup.parse_proc_cgroup(text)
+                path = kubepods.pick_container_path(entries)
+                parsed = (entries, kubepods.parse_kubepods_path(path) if path is not None else None)
+                self._parsed_cgroups[text] = parsed
             st = stat.parse_stat(self.host.read_proc(pid, "stat"))
         except (host.HostError, errors.ParseError):
             # Vanished between listdir and read, or unreadable: it simply isn't part of this scan.
             return None
-        path = kubepods.pick_container_path(entries)
-        identity = kubepods.parse_kubepods_path(path) if path is not None else None
+        entries, identity = parsed
         group = identity.container_id if identity is not None and identity.container_id else None
         return _Proc(pid, st.start_time_ticks, st.ppid, group, identity, entries)
 

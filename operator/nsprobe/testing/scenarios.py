@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+WORKLOAD_MODULE = "nsprobe.testing.workload"
 CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "cpuset", "blkio", "devices", "freezer")
 _created_cgroup_dirs: list[str] = []  # shared by all Scenarios in this process: parents are shared too
 _PIVOT = """
@@ -131,7 +132,11 @@ class Scenarios:
             inner = f"chroot {shlex.quote(chroot_dir)} {inner}"
         if pivot_root_dir is not None:
             inner = shlex.join([sys.executable, "-c", _PIVOT, pivot_root_dir, *command])
-        setup = f"mount -t tmpfs -o {shlex.quote(tmpfs_tmp)} nsprobe-tmp /tmp && " if tmpfs_tmp else ""
+        setup = ""
+        if tmpfs_tmp and list(command[1:3]) == ["-m", WORKLOAD_MODULE]:
+            inner += " --tmpfs-options " + shlex.quote(tmpfs_tmp)  # see workload.py: mounts after start-up
+        elif tmpfs_tmp:
+            setup = f"mount -t tmpfs -o {shlex.quote(tmpfs_tmp)} nsprobe-tmp /tmp && "
         gate = ["/bin/sh", "-c", f"read _ && {setup}exec {inner}"]
         argv: list[str] = []
         if join_pid is not None:
@@ -383,7 +388,7 @@ def _kill_tree(root_pid: int, *, extra: Sequence[int] = ()) -> None:
 
 def workload_command(**options: int | str) -> list[str]:
     """argv for nsprobe.testing.workload with --name value options (underscores become dashes)."""
-    argv = [sys.executable, "-m", "nsprobe.testing.workload"]
+    argv = [sys.executable, "-m", WORKLOAD_MODULE]
     for name, value in options.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
     return argv

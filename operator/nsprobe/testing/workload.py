@@ -27,7 +27,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--file-path", default="")
     parser.add_argument("--shm-bytes", type=int, default=0, help="one SysV shm segment of this size")
     parser.add_argument("--keep-warm-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--tmpfs-options", default="", help="mount a tmpfs with these options on /tmp first (own mount ns)"
+    )
     args = parser.parse_args(argv)
+
+    if args.tmpfs_options:
+        # Mounted from here, after the interpreter and this module are loaded: the tmpfs hides whatever
+        # /tmp held, and that may be where this very virtualenv lives (a CI checkout under /tmp).
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        if libc.mount(b"nsprobe-tmp", b"/tmp", b"tmpfs", 0, args.tmpfs_options.encode()) != 0:
+            sys.exit(f"mount tmpfs on /tmp failed: errno {ctypes.get_errno()}")
 
     anon = bytearray()
     if args.anon_mb:
