@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import typing
 
 import click
 import yaml
@@ -210,10 +209,6 @@ def version() -> None:
 
 
 main.add_command(exporter.command)
-
-
-def run() -> typing.NoReturn:
-    sys.exit(main())
 
 
 if __name__ == "__main__":

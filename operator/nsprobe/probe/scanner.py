@@ -209,14 +209,8 @@ class Scanner:
     def _host_reference(self, errs: _ErrorSink) -> tuple[int | None, dict[model.NamespaceType, int]]:
         """Namespaces of the host: pid 1's, or kthreadd's when pid 1 is protected (as on some VMs)."""
         for pid in (1, _KERNEL_THREADS_PARENT):
-            inodes: dict[model.NamespaceType, int] = {}
             try:
-                for ns_type in model.NAMESPACE_TYPES:
-                    try:
-                        inodes[ns_type] = self.host.namespace_inode(pid, ns_type)
-                    except host.VanishedError:
-                        if ns_type != "time":  # no time namespaces before Linux 5.6
-                            raise
+                inodes = self._namespaces(pid)
                 os.stat(self.host.proc_path(pid, "root") + "/")
             except (host.HostError, OSError):
                 continue
@@ -419,17 +413,11 @@ class Scanner:
         return dict(groups)
 
     def _nsset(self, pid: int) -> tuple[int, ...] | None:
-        inodes = []
-        for ns_type in model.NAMESPACE_TYPES:
-            try:
-                inodes.append(self.host.namespace_inode(pid, ns_type))
-            except host.VanishedError:
-                if ns_type != "time":
-                    return None
-                inodes.append(0)
-            except host.HostError:
-                return None
-        return tuple(inodes)
+        try:
+            inodes = self._namespaces(pid)
+        except host.HostError:
+            return None
+        return tuple(inodes.get(ns_type, 0) for ns_type in model.NAMESPACE_TYPES)
 
     def _still_same_process(self, proc: _Proc, errs: _ErrorSink) -> bool:
         try:
@@ -494,6 +482,7 @@ class Scanner:
         )
 
     def _namespaces(self, pid: int) -> dict[model.NamespaceType, int]:
+        """Inode per namespace type; 'time' is simply absent before Linux 5.6."""
         inodes: dict[model.NamespaceType, int] = {}
         for ns_type in model.NAMESPACE_TYPES:
             try:

@@ -19,28 +19,22 @@ def lsns(pid: int) -> dict[str, int]:
     return {row["type"]: int(row["ns"]) for row in json.loads(out)["namespaces"]}
 
 
-def findmnt_tmp(pid: int) -> dict[str, typing.Any]:
-    """The mount holding /tmp in the process's mount namespace, per `findmnt -J -N PID -T /tmp`."""
+def _findmnt(*args: str) -> dict[str, typing.Any]:
     out = subprocess.run(
-        ["findmnt", "-J", "-N", str(pid), "-T", "/tmp", "-o", "TARGET,SOURCE,FSTYPE"],
-        capture_output=True,
-        text=True,
-        check=True,
+        ["findmnt", "-J", *args, "-o", "TARGET,SOURCE,FSTYPE"], capture_output=True, text=True, check=True
     ).stdout
     rows: list[dict[str, typing.Any]] = json.loads(out)["filesystems"]
     return rows[0]
+
+
+def findmnt_tmp(pid: int) -> dict[str, typing.Any]:
+    """The mount holding /tmp in the process's mount namespace, per `findmnt -J -N PID -T /tmp`."""
+    return _findmnt("-N", str(pid), "-T", "/tmp")
 
 
 def findmnt_target(path: str) -> dict[str, typing.Any]:
     """The host's mount holding <path>, per `findmnt -J -T PATH`."""
-    out = subprocess.run(
-        ["findmnt", "-J", "-T", path, "-o", "TARGET,SOURCE,FSTYPE"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows: list[dict[str, typing.Any]] = json.loads(out)["filesystems"]
-    return rows[0]
+    return _findmnt("-T", path)
 
 
 def memory_stat(cgroup_dir: str) -> dict[str, int]:
