@@ -24,8 +24,9 @@ rounds = int(sys.argv[1])
 def timed(fn):
     t = time.perf_counter(); out = fn(); return time.perf_counter() - t, out
 
-full, steady, lsns, counts = [], [], [], []
+full, steady, lsns, counts, no_ipc = [], [], [], [], []
 for _ in range(rounds):
+    no_ipc.append(timed(scanner.Scanner(host.Host(), read_ipc=False).scan)[0])
     probe = scanner.Scanner(host.Host(), full_every=1_000_000)
     seconds, result = timed(probe.scan)
     full.append(seconds)
@@ -36,7 +37,8 @@ for _ in range(rounds):
 with open("/proc/self/status") as handle:
     rss_kib = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS:"))
 print(json.dumps({
-    "full": statistics.median(full), "steady": statistics.median(steady), "lsns": statistics.median(lsns),
+    "full": statistics.median(full), "full_no_ipc": statistics.median(no_ipc),
+    "steady": statistics.median(steady), "lsns": statistics.median(lsns),
     "containers": counts[-1][0], "container_processes": counts[-1][1],
     "rss_mib": rss_kib / 1024, "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
 }))
@@ -76,6 +78,7 @@ def main() -> None:
     )
     print(f"scan found {figures['containers']} containers holding {figures['container_processes']} processes")
     print(f"full scan        {figures['full'] * 1000:8.1f} ms   (median of {args.rounds})")
+    print(f"full, --no-ipc   {figures['full_no_ipc'] * 1000:8.1f} ms   (median of {args.rounds}; no setns)")
     print(f"steady rescan    {figures['steady'] * 1000:8.1f} ms   (median of {3 * args.rounds})")
     print(f"lsns -J          {figures['lsns'] * 1000:8.1f} ms   (median of {args.rounds})")
     print(f"full / lsns      {figures['full'] / figures['lsns']:8.3f}     target <= 0.5")

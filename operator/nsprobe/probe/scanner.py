@@ -65,6 +65,7 @@ class _NodeStatic:
 class _Static:
     """Facts that change only when the container's init changes (or on a full scan)."""
 
+    ref: model.ContainerRef
     pid: int
     start_time: int
     namespaces: dict[model.NamespaceType, int] | model.Unknown
@@ -106,6 +107,8 @@ class Scanner:
             str, tuple[tuple[proc_cgroup.CgroupEntry, ...], kubepods.KubepodsIdentity | None]
         ] = {}
         self._node_static: _NodeStatic | None = None
+        self._last_members: dict[tuple[model.NamespaceType, int], list[tuple[str, str | None]]] = {}
+        self._namespace_reports: dict[str, tuple[model.NamespaceReport, ...]] = {}
 
     # --- public --------------------------------------------------------------------------------------
     def scan(self, *, only_pid: int | None = None) -> model.ScanResult:
@@ -138,7 +141,7 @@ class Scanner:
             ):
                 statics[key] = (rep, len(members), cached)
                 continue
-            fresh = self._read_static(rep, node=node_static, errs=errs)
+            fresh = self._read_static(key, rep, node=node_static, errs=errs)
             if fresh is None:
                 continue
             statics[key] = (rep, len(members), fresh)
@@ -428,7 +431,7 @@ class Scanner:
         return st.start_time_ticks == proc.start_time and st.state not in ("Z", "X")
 
     # --- containers ----------------------------------------------------------------------------------
-    def _read_static(self, rep: _Proc, *, node: _NodeStatic, errs: _ErrorSink) -> _Static | None:
+    def _read_static(self, key: str, rep: _Proc, *, node: _NodeStatic, errs: _ErrorSink) -> _Static | None:
         h = self.host
         pid = rep.pid
         try:
@@ -469,7 +472,18 @@ class Scanner:
             # The pid died (and may have been reused) while we read: nothing read can be trusted.
             errs.append(model.ScanError("vanished", f"pid {pid} exited during the scan"))
             return None
+        kube = rep.kube if rep.group == key else None
+        ref = model.ContainerRef(
+            key=key,
+            pod_uid=kube.pod_uid if kube is not None else None,
+            container_id=kube.container_id if kube is not None else None,
+            runtime=kube.runtime if kube is not None else None,
+            qos_class=kube.qos_class if kube is not None else None,
+            cgroup_path=kubepods.pick_container_path(rep.cgroup_entries) or "",
+            display_name=key[:12] if kube is not None else proc_status.name,
+        )
         return _Static(
+            ref=ref,
             pid=pid,
             start_time=rep.start_time,
             namespaces=namespaces,
@@ -622,13 +636,18 @@ class Scanner:
                 pod_uid = rep.kube.pod_uid if rep.kube is not None else None
                 for ns_type, inode in static.namespaces.items():
                     members[(ns_type, inode)].append((key, pod_uid))
+        # Sharing changes only when containers come, go or change namespaces: reuse the last answers then.
+        reuse_namespaces = members == self._last_members
+        self._last_members = members
+        previous_namespaces, self._namespace_reports = self._namespace_reports, {}
         reports = []
         for key, (rep, count, static) in statics.items():
-            kube = rep.kube if rep.group == key else None
-            pod_uid = kube.pod_uid if kube is not None else None
+            pod_uid = static.ref.pod_uid
             namespaces: tuple[model.NamespaceReport, ...] | model.Unknown
             if isinstance(static.namespaces, model.Unknown):
                 namespaces = static.namespaces
+            elif reuse_namespaces and key in previous_namespaces:
+                namespaces = previous_namespaces[key]
             else:
                 namespaces = assemble.classify_namespaces(
                     key=key,
@@ -637,6 +656,8 @@ class Scanner:
                     host_inodes=node.host_namespaces,
                     members=members,
                 )
+            if not isinstance(namespaces, model.Unknown):
+                self._namespace_reports[key] = namespaces
             limit = (
                 static.cgroup.memory_limit_bytes if isinstance(static.cgroup, model.CgroupReport) else None
             )
@@ -646,17 +667,8 @@ class Scanner:
                 tmp = static.tmp_mount
             else:
                 tmp = self._tmp_report(rep.pid, static.tmp_mount, errs)
-            ref = model.ContainerRef(
-                key=key,
-                pod_uid=pod_uid,
-                container_id=kube.container_id if kube is not None else None,
-                runtime=kube.runtime if kube is not None else None,
-                qos_class=kube.qos_class if kube is not None else None,
-                cgroup_path=kubepods.pick_container_path(rep.cgroup_entries) or "",
-                display_name=key[:12] if kube is not None else self._comm(rep.pid),
-            )
             report = model.ContainerReport(
-                ref=ref,
+                ref=static.ref,
                 pid=rep.pid,
                 start_time_ticks=rep.start_time,
                 process_count=count,
@@ -671,12 +683,6 @@ class Scanner:
             )
             reports.append(dataclasses.replace(report, findings=findings.evaluate(report)))
         return reports
-
-    def _comm(self, pid: int) -> str:
-        try:
-            return stat.parse_stat(self.host.read_proc(pid, "stat")).comm
-        except (host.HostError, errors.ParseError):
-            return f"pid-{pid}"
 
 
 def _membership_dir(static: _Static) -> str | None:

@@ -27,6 +27,7 @@ Keys are added in most releases (anon_thp, slab_*, workingset_*, zswap, ...) and
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from nsprobe.probe.parsers import _common, errors
 
@@ -50,6 +51,16 @@ _V1_KEYS = frozenset(
     for key in ("rss", "cache", "active_file", "inactive_file", "shmem", "mapped_file")
 )
 _V2_KEYS = frozenset({"anon", "file", "active_file", "inactive_file", "shmem", "file_mapped"})
+_KEY_LINE_PATTERNS: dict[frozenset[str], re.Pattern[str]] = {}
+
+
+def _key_lines(keys: frozenset[str]) -> re.Pattern[str]:
+    pattern = _KEY_LINE_PATTERNS.get(keys)
+    if pattern is None:
+        alternatives = "|".join(sorted(map(re.escape, keys)))
+        pattern = re.compile(rf"^({alternatives})[ \t]+([^\n]*?)[ \t]*$", re.MULTILINE)
+        _KEY_LINE_PATTERNS[keys] = pattern
+    return pattern
 
 
 def parse_stat_lines(text: str, *, what: str, keys: frozenset[str] | None = None) -> dict[str, int]:
@@ -59,9 +70,14 @@ def parse_stat_lines(text: str, *, what: str, keys: frozenset[str] | None = None
     for every container on every scan, and the others are not used.
     """
     values: dict[str, int] = {}
+    if keys is not None:
+        # One regex pass over the file finds just the wanted lines; the rest is never split or converted.
+        for key, value in _key_lines(keys).findall(text):
+            if key in values:
+                raise errors.ParseError(f"{what}: duplicate key {_common.short(key)}")
+            values[key] = _common.to_uint(value, what=f"{what} {key}")
+        return values
     for number, line in enumerate(_common.lines(text), start=1):
-        if keys is not None and line.partition(" ")[0] not in keys:
-            continue
         parts = _common.fields(line)
         if len(parts) != 2:
             raise errors.ParseError(f"{what} line {number}: expected 'key value', got {_common.short(line)}")
