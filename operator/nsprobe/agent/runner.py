@@ -267,6 +267,9 @@ class Agent:
                     plural, name=name, namespace=namespace, status=status, kind=kind
                 )
             except kube.ConflictError:
+                # A forced apply without resourceVersion gets no 409 from today's apiservers (see
+                # tests/operator/test_api_faults_agent_and_operator_recover.py); kept for one that does.
+                log.info("conflict writing %s %s; applying again", kind, name)
                 if attempt == 0:
                     continue  # another writer raced us; apply again (server-side apply is idempotent)
                 self.counters.write_errors += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections.abc
 import json
 import os
+import re
 import typing
 
 import kubernetes.client
@@ -21,6 +22,27 @@ WATCH_SECONDS = 290
 _APPLY = "application/apply-patch+yaml"
 _MERGE = "application/merge-patch+json"
 _METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+# What an apply body may hold raw inside a string: YAML's printable characters (go-yaml checks them) minus
+# its line breaks NEL, LS and PS, which a double-quoted scalar would fold into a space. Everything else is
+# written as a \uXXXX escape; lone surrogates (undecodable kernel bytes) as U+FFFD.
+_NOT_YAML_PRINTABLE = re.compile(
+    "[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _apply_body(body: typing.Any) -> bytes:
+    """An apply-patch body as UTF-8 JSON text that the apiserver's YAML decoder accepts.
+
+    The client library would send json.dumps(body), which writes a character outside the BMP (an emoji in a
+    mount source) as a surrogate-pair escape: JSON allows that, YAML refuses it ("invalid Unicode character
+    escape code"), so the whole write would fail with 400. Written raw instead, as YAML requires.
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        code = ord(match.group())
+        return "\\ufffd" if 0xD800 <= code <= 0xDFFF else f"\\u{code:04x}"
+
+    return _NOT_YAML_PRINTABLE.sub(escape, json.dumps(body, ensure_ascii=False)).encode("utf-8")
 
 
 class KubeError(Exception):
@@ -45,7 +67,7 @@ class ForbiddenError(KubeError):
 
 
 class InvalidError(KubeError):
-    """422 or 400: the object does not validate (schema, size)."""
+    """422 or 400: the object does not validate (schema, size); also etcd's 500 for an object too large."""
 
 
 class GoneError(KubeError):
@@ -74,7 +96,9 @@ def _error(status: int, http_reason: str, body: typing.Any) -> KubeError:
         kind = ConflictError
     elif status in (401, 403):
         kind = ForbiddenError
-    elif status in (400, 413, 422):
+    elif status in (400, 413, 422) or (status == 500 and "request is too large" in str(message)):
+        # etcd's refusal of an object above its request limit comes back as a 500; it is no outage, and
+        # sending the same body again can't help.
         kind = InvalidError
     elif status == 410:
         kind = GoneError
@@ -126,6 +150,8 @@ class Kube:
         accept: str = "application/json",
         timeout: tuple[float, float] = REQUEST_TIMEOUT,
     ) -> Json:
+        if content_type == _APPLY and body is not None and not isinstance(body, bytes):
+            body = _apply_body(body)
         response = self._call(
             method,
             path,
