@@ -17,6 +17,7 @@ import pytest
 
 from nsprobe import kube
 from nsprobe.testing import controlplane
+from tests.operator import policy
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "charts" / "nsprobe" / "crds"
@@ -67,6 +68,25 @@ def wait_until(
     raise TimeoutError(
         f"timed out after {timeout:.0f}s waiting for {what}" + (f" (last error: {last!r})" if last else "")
     )
+
+
+def prepare_world(
+    control_plane: controlplane.ControlPlane, admin: kube.Kube, *, namespace: str, system_namespace: str
+) -> str:
+    """The common start of every end-to-end module: a workload namespace with its default ServiceAccount,
+    the agent's RBAC and admission policy installed, and the operator's namespace exported. Returns the
+    agent's user name."""
+    admin.create(
+        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    )
+    wait_until(
+        lambda: admin.get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default"),
+        timeout=30,
+        what="default SA",
+    )
+    agent_user: str = policy.install(control_plane, admin, namespace=system_namespace)
+    os.environ["NSPROBE_NAMESPACE"] = system_namespace
+    return agent_user
 
 
 class AgentProcess:

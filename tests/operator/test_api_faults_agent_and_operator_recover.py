@@ -147,12 +147,7 @@ def world(
 ) -> collections.abc.Iterator[World]:
     logs = tmp_path_factory.mktemp("api-faults")
     ns = f"faults-{secrets.token_hex(3)}"
-    admin.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    conftest.wait_until(
-        lambda: admin.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), timeout=30, what="default SA"
-    )
-    agent_user = policy.install(control_plane, admin, namespace=system_namespace)
-    os.environ["NSPROBE_NAMESPACE"] = system_namespace
+    agent_user = conftest.prepare_world(control_plane, admin, namespace=ns, system_namespace=system_namespace)
     with contextlib.ExitStack() as stack:
         stack.callback(_delete_quietly, admin, f"/api/v1/namespaces/{ns}")
         bed = stack.enter_context(sc.Scenarios())

@@ -114,12 +114,7 @@ def world(
 ) -> collections.abc.Iterator[World]:
     logs = tmp_path_factory.mktemp("e2e")
     ns = f"e2e-{node.name[-6:]}"
-    admin.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    conftest.wait_until(
-        lambda: admin.get(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), timeout=30, what="default SA"
-    )
-    agent_user = policy.install(control_plane, admin, namespace=system_namespace)
-    os.environ["NSPROBE_NAMESPACE"] = system_namespace
+    agent_user = conftest.prepare_world(control_plane, admin, namespace=ns, system_namespace=system_namespace)
     os.environ["NSPROBE_SUMMARY_INTERVAL"] = "3"
     config = {
         "apiVersion": "nsprobe.io/v1alpha1",
