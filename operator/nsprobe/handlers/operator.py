@@ -7,6 +7,8 @@ Each handler only unpacks kopf's arguments and calls one reconciler. Clients and
 from __future__ import annotations
 
 import asyncio
+import collections.abc
+import itertools
 import logging
 import os
 import typing
@@ -27,6 +29,18 @@ KUBECONFIG_ENV = "NSPROBE_KUBECONFIG"
 AGENT_SA_ENV = "NSPROBE_AGENT_SERVICE_ACCOUNT"
 SUMMARY_INTERVAL_ENV = "NSPROBE_SUMMARY_INTERVAL"
 Kwargs = typing.Any
+
+
+class PatientBackoffs:
+    """Retry pauses for kopf's API calls: 1, 1, 2, 3, then 5 s for as long as the API is away.
+
+    Re-iterable and unsized, so kopf starts afresh for every request and never escalates a retriable error
+    (connection refused, 5xx, 429) into the end of the operator; the operator is back within 5 s of an
+    outage ending, however long it lasted.
+    """
+
+    def __iter__(self) -> collections.abc.Iterator[float]:
+        return itertools.chain((1.0, 1.0, 2.0, 3.0), itertools.repeat(5.0))
 
 
 def _state(memo: kopf.Memo) -> state_mod.OperatorState:
@@ -51,9 +65,8 @@ def startup(
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
-    # kopf's default retry pauses grow to 21 s; capped at 5 s, the operator is back within seconds of an
-    # apiserver outage ending (about the same total patience: 67 s of retries).
-    settings.networking.error_backoffs = (1, 1, 2, 3, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5)
+    # kopf's default pauses grow to 21 s and give up after 54 s, which ends the operator in a longer outage.
+    settings.networking.error_backoffs = PatientBackoffs()
     settings.persistence.finalizer = f"{GROUP}/operator"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
