@@ -18,7 +18,7 @@ if [[ "${1:-}" == "--print-bin" ]]; then
 fi
 
 if [[ -f "${STAMP}" && "$(cat "${STAMP}")" == "${WANT_STAMP}" ]]; then
-  echo "testbed: binaries up to date in ${BIN}"
+  echo "testbed: binaries up to date in ${BIN}" >&2
   exit 0
 fi
 
@@ -46,7 +46,7 @@ staging_minor="v0.${K8S_VERSION#v1.}"
   grep -E '=>[[:space:]]*\./staging/' "${gomod_path}" | awk '{print $1}' | sort -u |
     while read -r module; do echo "replace ${module} => ${module} ${staging_minor}"; done
 } > "${k8s_mod}/go.mod"
-echo "testbed: $(grep -c '^replace' "${k8s_mod}/go.mod") staging replaces generated from ${gomod_path}"
+echo >&2 "testbed: $(grep -c '^replace' "${k8s_mod}/go.mod") staging replaces generated from ${gomod_path}"
 cat > "${k8s_mod}/tools.go" <<'GO'
 //go:build tools
 
@@ -100,4 +100,4 @@ GO
 GOBIN="${BIN}" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 
 echo "${WANT_STAMP}" > "${STAMP}"
-echo "testbed: built into ${BIN} in $(( $(date +%s) - started ))s"
+echo >&2 "testbed: built into ${BIN} in $(( $(date +%s) - started ))s"
