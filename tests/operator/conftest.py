@@ -89,6 +89,42 @@ def prepare_world(
     return agent_user
 
 
+def delete_quietly(admin: kube.Kube, *paths: str) -> None:
+    """Teardown deletes: whatever is already gone (or the API being down) must not fail the test."""
+    for path in paths:
+        with contextlib.suppress(kube.KubeError):
+            admin.delete(path)
+
+
+def start_agent(
+    stack: contextlib.ExitStack,
+    control_plane: controlplane.ControlPlane,
+    kube_api: kubernetes.client.ApiClient,
+    *,
+    system_namespace: str,
+    node_name: str,
+    logs: pathlib.Path,
+    interval: float,
+) -> AgentProcess:
+    """Start the agent as a child process with a real pod-bound token of this node; the stack stops it
+    and prints the tail of its log (escaped: kernel strings may hold control characters)."""
+    kubeconfig = policy.agent_kubeconfig(
+        control_plane, kube_api, namespace=system_namespace, node=node_name, path=logs / "agent.kubeconfig"
+    )
+    agent = AgentProcess(
+        node_name=node_name, kubeconfig=kubeconfig, log_path=logs / "agent.log", interval=interval
+    ).start()
+
+    def stop() -> None:
+        agent.stop()
+        tail = "\n".join(agent.log().splitlines()[-30:]).encode("unicode_escape").decode("ascii")
+        # KopfRunner swaps sys.stdout while the operator runs: write to fd 2.
+        os.write(2, f"\n--- agent log (tail) ---\n{tail}\n".encode())
+
+    stack.callback(stop)
+    return agent
+
+
 class AgentProcess:
     """`nsprobe agent` as a child process over this host's /proc, logging to a file."""
 

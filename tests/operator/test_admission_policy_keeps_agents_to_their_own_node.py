@@ -133,7 +133,7 @@ def test_agent_without_a_node_bound_token_writes_nothing(
         )
         return not ok and "carries no node name" in error
 
-    conftest.wait_until(enforced, timeout=30, what="a token without a node name to be refused")
+    assert conftest.wait_until(enforced, timeout=30, what="a token without a node name to be refused")
 
 
 def test_other_identities_are_not_affected(

@@ -33,7 +33,7 @@ from nsprobe.manifests import probes as probe_manifests
 from nsprobe.models import status as status_mod
 from nsprobe.testing import controlplane, nodes
 from nsprobe.testing import scenarios as sc
-from tests.operator import conftest, policy
+from tests.operator import conftest
 from tests.probe.kernel import oracles
 
 pytestmark = [pytest.mark.kernel, pytest.mark.controlplane, pytest.mark.slow]
@@ -149,33 +149,21 @@ def world(
     ns = f"faults-{secrets.token_hex(3)}"
     agent_user = conftest.prepare_world(control_plane, admin, namespace=ns, system_namespace=system_namespace)
     with contextlib.ExitStack() as stack:
-        stack.callback(_delete_quietly, admin, f"/api/v1/namespaces/{ns}")
+        stack.callback(conftest.delete_quietly, admin, f"/api/v1/namespaces/{ns}")
         bed = stack.enter_context(sc.Scenarios())
         stack.enter_context(
             kopf.testing.KopfRunner(["run", "-A", "--standalone", "-m", "nsprobe.handlers.operator"])
         )
-        kubeconfig = policy.agent_kubeconfig(
+        agent = conftest.start_agent(
+            stack,
             control_plane,
             kube_api,
-            namespace=system_namespace,
-            node=node.name,
-            path=logs / "agent.kubeconfig",
+            system_namespace=system_namespace,
+            node_name=node.name,
+            logs=logs,
+            interval=INTERVAL,
         )
-        agent = conftest.AgentProcess(
-            node_name=node.name, kubeconfig=kubeconfig, log_path=logs / "agent.log", interval=INTERVAL
-        ).start()
-        stack.callback(_stop_agent, agent)
         yield World(control_plane, admin, kube_api, node.name, ns, agent, agent_user, bed, {})
-
-
-def _stop_agent(agent: conftest.AgentProcess) -> None:
-    agent.stop()
-    os.write(2, ("\n--- agent log (tail) ---\n" + "\n".join(agent.log().splitlines()[-30:]) + "\n").encode())
-
-
-def _delete_quietly(admin: kube.Kube, path: str) -> None:
-    with contextlib.suppress(kube.KubeError):
-        admin.delete(path)
 
 
 @pytest.fixture(scope="module")

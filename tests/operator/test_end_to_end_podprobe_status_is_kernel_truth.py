@@ -26,7 +26,7 @@ from nsprobe.manifests import agent as agent_manifest
 from nsprobe.models import status as status_mod
 from nsprobe.testing import controlplane, nodes
 from nsprobe.testing import scenarios as sc
-from tests.operator import conftest, policy
+from tests.operator import conftest
 from tests.probe.kernel import oracles
 
 pytestmark = [pytest.mark.kernel, pytest.mark.controlplane, pytest.mark.slow]
@@ -133,9 +133,10 @@ def world(
     with contextlib.ExitStack() as stack:
         # Unwound in reverse: the agent stops first, then the operator, the scenarios, the objects.
         stack.callback(
-            _delete_quietly,
+            conftest.delete_quietly,
             admin,
-            [f"/api/v1/namespaces/{ns}", "/apis/nsprobe.io/v1alpha1/nsprobeconfigs/default"],
+            f"/api/v1/namespaces/{ns}",
+            "/apis/nsprobe.io/v1alpha1/nsprobeconfigs/default",
         )
         bed = stack.enter_context(sc.Scenarios())
         runner = stack.enter_context(
@@ -181,17 +182,15 @@ def world(
         )
         nodes.mark_pod_running(kube_api, namespace=ns, name="elsewhere")
         pods["pending"] = nodes.create_bound_pod(kube_api, namespace=ns, node_name=node.name, name="pending")
-        token_kubeconfig = policy.agent_kubeconfig(
+        agent = conftest.start_agent(
+            stack,
             control_plane,
             kube_api,
-            namespace=system_namespace,
-            node=node.name,
-            path=logs / "agent.kubeconfig",
+            system_namespace=system_namespace,
+            node_name=node.name,
+            logs=logs,
+            interval=INTERVAL,
         )
-        agent = conftest.AgentProcess(
-            node_name=node.name, kubeconfig=token_kubeconfig, log_path=logs / "agent.log", interval=INTERVAL
-        ).start()
-        stack.callback(_stop_agent, agent)
         world = World(
             control_plane,
             admin,
@@ -211,17 +210,6 @@ def world(
             what="PodProbes of running pods to be Scanned",
         )
         yield world
-
-
-def _stop_agent(agent: conftest.AgentProcess) -> None:
-    agent.stop()
-    print("\n--- agent log (tail) ---\n" + "\n".join(agent.log().splitlines()[-30:]))
-
-
-def _delete_quietly(admin: kube.Kube, paths: list[str]) -> None:
-    for path in paths:
-        with contextlib.suppress(kube.KubeError):
-            admin.delete(path)
 
 
 def _container(world: World, pod: str, name: str) -> dict[str, typing.Any]:
@@ -404,7 +392,7 @@ def test_deleting_a_pod_removes_its_podprobe(world: World) -> None:
             return True
         return False
 
-    conftest.wait_until(gone, timeout=60, what="PodProbe of the deleted pod to be garbage-collected")
+    assert conftest.wait_until(gone, timeout=60, what="PodProbe of the deleted pod to be garbage-collected")
 
 
 def test_podprobe_deleted_by_hand_is_recreated(world: World) -> None:

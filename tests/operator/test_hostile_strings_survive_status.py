@@ -37,7 +37,7 @@ from kubectl_nsprobe import escape
 from nsprobe import kube
 from nsprobe.testing import controlplane, nodes
 from nsprobe.testing import scenarios as sc
-from tests.operator import conftest, policy
+from tests.operator import conftest
 
 pytestmark = [pytest.mark.kernel, pytest.mark.controlplane, pytest.mark.slow]
 INTERVAL = 3
@@ -86,7 +86,7 @@ def world(
     ns = f"hostile-{secrets.token_hex(3)}"
     agent_user = conftest.prepare_world(control_plane, admin, namespace=ns, system_namespace=system_namespace)
     with contextlib.ExitStack() as stack:
-        stack.callback(_delete_quietly, admin, f"/api/v1/namespaces/{ns}")
+        stack.callback(conftest.delete_quietly, admin, f"/api/v1/namespaces/{ns}")
         bed = stack.enter_context(sc.Scenarios())
         stack.enter_context(
             kopf.testing.KopfRunner(["run", "-A", "--standalone", "-m", "nsprobe.handlers.operator"])
@@ -104,31 +104,18 @@ def world(
             name=POD,
             container_ids={name: "containerd://" + c.container_id for name, c in containers.items()},
         )
-        kubeconfig = policy.agent_kubeconfig(
+        agent = conftest.start_agent(
+            stack,
             control_plane,
             kube_api,
-            namespace=system_namespace,
-            node=node.name,
-            path=logs / "agent.kubeconfig",
+            system_namespace=system_namespace,
+            node_name=node.name,
+            logs=logs,
+            interval=INTERVAL,
         )
-        agent = conftest.AgentProcess(
-            node_name=node.name, kubeconfig=kubeconfig, log_path=logs / "agent.log", interval=INTERVAL
-        ).start()
-        stack.callback(_stop_agent, agent)
         world = World(control_plane, admin, ns, agent, agent_user, containers)
         conftest.wait_until(lambda: _reason(world) == "Scanned", timeout=90, what="hostile pod Scanned")
         yield world
-
-
-def _stop_agent(agent: conftest.AgentProcess) -> None:
-    agent.stop()
-    tail = "\n".join(agent.log().splitlines()[-20:])
-    os.write(2, f"\n--- agent log (tail) ---\n{escape.text(tail)}\n".encode())
-
-
-def _delete_quietly(admin: kube.Kube, path: str) -> None:
-    with contextlib.suppress(kube.KubeError):
-        admin.delete(path)
 
 
 def _probe(world: World) -> Json:

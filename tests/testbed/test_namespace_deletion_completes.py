@@ -43,3 +43,4 @@ def test_namespace_with_objects_and_a_bound_pod_is_deleted(
 
     # A bound, running pod is only removed once its node confirms; the heartbeat does that like a kubelet.
     controlplane.wait_for(lambda: _namespace_gone(core, name), timeout=90, what=f"namespace {name} deletion")
+    assert _namespace_gone(core, name)
